@@ -23,6 +23,7 @@ use crate::request::ResetRequest;
 /// Envoy will never deliver them (`allow_on_headers_stop_iteration` is not set).
 const FIRST_BODY_DEADLINE_NS: u64 = 800_000_000;
 const TICK: Duration = Duration::from_millis(200);
+const TIMER_SLACK_NS: u64 = 20_000_000;
 
 pub fn install() {
     // A second call (never made) would fail harmlessly; the logger is static.
@@ -389,14 +390,22 @@ impl Stream {
                 );
             }
         };
-        let request = match body::parse(self.kind, &bytes)
-            .and_then(|fields| ResetRequest::from_fields(fields, settings))
-        {
+        let fields = match body::parse(self.kind, &bytes) {
+            Ok(f) => f,
+            Err(r) => return self.reject(compiled, r),
+        };
+        // Logged even when a later rule refuses the request.
+        self.email = fields
+            .email
+            .as_deref()
+            .or(fields.username.as_deref())
+            .and_then(|e| email::normalise(e, "email").ok())
+            .map(|e| email::redact(&e));
+        let request = match ResetRequest::from_fields(fields, settings) {
             Ok(r) => r,
             Err(r) => return self.reject(compiled, r),
         };
         self.connection = Some(request.connection.clone());
-        self.email = Some(email::redact(&request.email));
 
         if let Some(r) = self.over_limit(compiled, &request) {
             return match settings.limits.on_exceed {
@@ -477,7 +486,8 @@ impl Stream {
         } else {
             Vec::new()
         };
-        let elapsed = host::now_nanos().unwrap_or(0).saturating_sub(self.sent_at);
+        // Envoy's timer may fire a hair before the full timeout by our clock.
+        let elapsed = host::now_nanos().unwrap_or(0).saturating_sub(self.sent_at) + TIMER_SLACK_NS;
         let answer = ProviderAnswer {
             status,
             headers,

@@ -127,7 +127,7 @@ pub fn map_answer(answer: &ProviderAnswer) -> (Reply, Outcome) {
         }
         504 => unavailable(
             504,
-            if answer.timed_out {
+            if answer.timed_out || answer.body.starts_with(b"upstream request timeout") {
                 Outcome::ProviderTimeout
             } else {
                 Outcome::Provider5xx

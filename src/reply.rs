@@ -149,8 +149,7 @@ impl Rejection {
 }
 
 fn error_body(code: &str, description: &str) -> Vec<u8> {
-    // serde_json writes a `json!` object's keys in sorted order; the Auth0 shape puts `error`
-    // first, so the object is written by hand with serde_json escaping each string.
+    // The Auth0 shape puts `error` first; writing the object by hand keeps that order.
     let mut out = Vec::with_capacity(description.len() + code.len() + 40);
     out.extend_from_slice(b"{\"error\":");
     push_json_string(&mut out, code);
@@ -160,12 +159,27 @@ fn error_body(code: &str, description: &str) -> Vec<u8> {
     out
 }
 
-/// Appends `s` as a JSON string literal.
+/// Appends `s` as a JSON string literal: quotes, backslashes and control characters escaped,
+/// everything else (UTF-8 included) as is.
 pub fn push_json_string(out: &mut Vec<u8>, s: &str) {
-    // Writing a &str into a Vec cannot fail; an error would only mean a bug in serde_json.
-    if serde_json::to_writer(&mut *out, s).is_err() {
-        out.extend_from_slice(b"\"\"");
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0..=0x1f | 0x7f => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+            _ => out.push(b),
+        }
     }
+    out.push(b'"');
 }
 
 /// The reply sent instead of calling the provider when a limit is exceeded in silent mode: the
@@ -221,6 +235,23 @@ mod tests {
         let r = Rejection::invalid("quote \" and \\ and \u{1}").into_reply();
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["error_description"], "quote \" and \\ and \u{1}");
+    }
+
+    #[test]
+    fn json_strings_round_trip_through_a_real_parser() {
+        for s in [
+            "plain",
+            "quote\"",
+            "back\\slash",
+            "nl\n\r\t",
+            "\u{0}\u{1f}\u{7f}",
+            "é😀</script>",
+        ] {
+            let mut out = Vec::new();
+            push_json_string(&mut out, s);
+            let back: String = serde_json::from_slice(&out).unwrap();
+            assert_eq!(back, s);
+        }
     }
 
     #[test]
