@@ -89,9 +89,15 @@ impl Fields {
         Fields::default().slot(key).is_some()
     }
 
-    /// Stores a used field after checking its content rules.
+    /// Stores a used field after checking its content rules. Fields that normalisation trims
+    /// (`email`, `username`, `connection`) may carry surrounding whitespace such as a tab or a
+    /// newline; control characters inside them, or anywhere in the other fields, are refused.
     fn set(&mut self, key: &str, value: String) -> Result<(), Rejection> {
-        if value.chars().any(char::is_control) {
+        let checked = match key {
+            "email" | "username" | "connection" => value.trim(),
+            _ => value.as_str(),
+        };
+        if checked.chars().any(char::is_control) {
             return Err(Rejection::invalid(format!(
                 "The {key} field contains a control character, which is not allowed."
             )));
@@ -414,6 +420,9 @@ fn parse_json(body: &[u8]) -> Result<Fields, Rejection> {
             s.skip_ws();
             if Fields::is_used(&key) {
                 if s.peek() != Some(b'"') {
+                    // A well-formed value of the wrong type names the field; anything else is
+                    // broken JSON.
+                    s.skip_value()?;
                     return Err(Rejection::invalid(format!(
                         "The {key} field must be a string."
                     )));
@@ -602,6 +611,9 @@ mod tests {
             "{\"a\":\"\\udc00x\"}",
             "{\"a\":[}",
             "{\"a\":{]}",
+            "{\"email\":",
+            "{\"email\":}",
+            "{\"email\":x}",
         ] {
             let d = invalid(json(bad));
             assert!(d.contains("JSON"), "{bad}: {d}");
@@ -649,6 +661,12 @@ mod tests {
         }
         let d = invalid(form("email=a%00%40b.co"));
         assert!(d.contains("email") && d.contains("control"), "{d}");
+        // Surrounding whitespace of trimmed fields is not a rule break; inside it is.
+        let f = json("{\"email\":\" \\t a@b.co \\r\\n\",\"connection\":\"\\tStaff\\n\"}").unwrap();
+        assert_eq!(f.email.as_deref(), Some(" \t a@b.co \r\n"));
+        invalid(json("{\"email\":\"a\\t@b.co\"}"));
+        invalid(json("{\"client_id\":\"\\tabc\"}"));
+        invalid(json("{\"state\":\"abc\\n\"}"));
         // Unused fields may hold anything JSON allows.
         assert!(json("{\"device\":\"a\\u0000b\"}").is_ok());
         // A raw (unescaped) control character is not JSON at all.

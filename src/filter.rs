@@ -204,7 +204,7 @@ impl RootContext for Gate {
             return;
         };
         for (id, replied) in expired {
-            if replied.get() {
+            if replied.replace(true) {
                 continue;
             }
             log::error!(
@@ -215,8 +215,8 @@ impl RootContext for Gate {
             );
             if host::set_effective_context(id).is_ok() {
                 let reply = Rejection::misconfigured().into_reply();
-                if host::send_response(reply.status, &reply.headers, &reply.body).is_ok() {
-                    replied.set(true);
+                if let Err(e) = host::send_response(reply.status, &reply.headers, &reply.body) {
+                    log::warn!("reset-gate: cannot send the reply: {e}");
                 }
                 compiled.metrics.outcome(Outcome::Misconfigured);
             }
@@ -236,7 +236,7 @@ impl RootContext for Gate {
             body_size: 0,
             meta: ClientMeta::default(),
             sent_at: 0,
-            replied: Rc::new(Cell::new(false)),
+            answered_by_tick: None,
             connection: None,
             email: None,
         }))
@@ -269,7 +269,8 @@ struct Stream {
     meta: ClientMeta,
     /// When the callout was sent (ns).
     sent_at: u64,
-    replied: Rc<Cell<bool>>,
+    /// Shared with the watch list while the request waits for its body; set when the tick answers.
+    answered_by_tick: Option<Rc<Cell<bool>>>,
     connection: Option<String>,
     /// Redacted.
     email: Option<String>,
@@ -284,8 +285,12 @@ impl Stream {
     fn finish(&mut self, compiled: &Compiled, reply: Reply, outcome: Outcome) {
         self.state = State::Done;
         self.watch.forget(self.context_id);
-        if self.replied.replace(true) {
-            return; // The tick already answered.
+        if self
+            .answered_by_tick
+            .as_ref()
+            .is_some_and(|a| a.replace(true))
+        {
+            return;
         }
         if let Err(e) = host::send_response(reply.status, &reply.headers, &reply.body) {
             log::warn!("reset-gate: cannot send the reply: {e}");
@@ -353,10 +358,12 @@ impl Stream {
         self.state = State::ReadingBody;
         if !self.watch.body_seen.get() {
             if let Ok(now) = host::now_nanos() {
+                let answered = Rc::new(Cell::new(false));
+                self.answered_by_tick = Some(answered.clone());
                 self.watch.waiting.borrow_mut().push((
                     self.context_id,
                     now + FIRST_BODY_DEADLINE_NS,
-                    self.replied.clone(),
+                    answered,
                 ));
             }
         }
@@ -401,11 +408,15 @@ impl Stream {
             .or(fields.username.as_deref())
             .and_then(|e| email::normalise(e, "email").ok())
             .map(|e| email::redact(&e));
+        let requested = fields.connection.as_deref().map(str::trim);
+        self.connection = Some(match settings.connections.resolve(requested) {
+            Ok(c) => c.to_string(),
+            Err(_) => loggable(requested.unwrap_or("-")),
+        });
         let request = match ResetRequest::from_fields(fields, settings) {
             Ok(r) => r,
             Err(r) => return self.reject(compiled, r),
         };
-        self.connection = Some(request.connection.clone());
 
         if let Some(r) = self.over_limit(compiled, &request) {
             return match settings.limits.on_exceed {
@@ -498,6 +509,21 @@ impl Stream {
         let (reply, outcome) = provider::map_answer(&answer);
         self.finish(compiled, reply, outcome);
     }
+}
+
+/// A client-sent name made safe for a `key=value` log line (control characters were refused
+/// when the body was read).
+fn loggable(name: &str) -> String {
+    name.chars()
+        .take(64)
+        .map(|c| {
+            if c.is_whitespace() || c == '=' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 impl Context for Stream {
