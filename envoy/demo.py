@@ -109,7 +109,7 @@ def main() -> int:
 
     tools.ensure_deps()
     if args.no_build:
-        wasm = tools.WASM_PATH
+        wasm = tools.DIST_WASM
         if not wasm.exists():
             print(f"{wasm} does not exist; run without --no-build", file=sys.stderr)
             return 2

