@@ -38,6 +38,10 @@ def main(pytest_args: list[str]) -> int:
         print(f"the filter did not build: {error}", file=sys.stderr)
         return 1
 
+    step("gateway configurations (tests/check_configs.py)")
+    configs = subprocess.run([sys.executable, str(ROOT / "tests" / "check_configs.py")], cwd=ROOT,
+                             stdin=subprocess.DEVNULL).returncode
+
     step("end-to-end tests (pytest tests/e2e)")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -52,8 +56,9 @@ def main(pytest_args: list[str]) -> int:
 
     elapsed = time.monotonic() - started
     print(f"\n==> cargo test: {'ok' if unit == 0 else 'FAILED'}; "
+          f"configurations: {'ok' if configs == 0 else 'FAILED'}; "
           f"end-to-end: {'ok' if e2e == 0 else f'FAILED (pytest exit {e2e})'}; {elapsed:.0f}s", flush=True)
-    return 0 if unit == 0 and e2e == 0 else 1
+    return 0 if unit == 0 and configs == 0 and e2e == 0 else 1
 
 
 if __name__ == "__main__":
