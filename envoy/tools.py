@@ -7,6 +7,7 @@ needs only Python 3, pip and the Rust toolchain named in rust-toolchain.toml.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -182,12 +183,14 @@ def cors_policy(origin: str) -> dict:
 
 
 def wasm_filter(wasm_path: str | Path, configuration: dict | str,
-                allow_on_headers_stop_iteration: bool = True, vm_id: str = "reset-gate") -> dict:
-    """The reset-gate http filter; `configuration` is a dict (serialised here) or a raw string."""
+                allow_on_headers_stop_iteration: bool = True, vm_id: str = "reset-gate",
+                name: str = "reset-gate") -> dict:
+    """The reset-gate http filter; `configuration` is a dict (serialised here) or a raw string.
+    `name` is the PluginConfig's name (the filter's `plugin_name`)."""
     if not isinstance(configuration, str):
         configuration = json.dumps(configuration)
     config = {
-        "name": "reset-gate",
+        "name": name,
         "root_id": "reset-gate",
         "vm_config": {
             "vm_id": vm_id,
@@ -279,6 +282,43 @@ def bootstrap(
             ],
         },
     }
+
+
+def bootstrap_listeners(
+    *,
+    provider_address: str,
+    app_address: str,
+    wasm_path: str | Path,
+    filters: list[dict],
+    **bootstrap_args,
+) -> dict:
+    """Like `bootstrap()`, with one listener per item of `filters`, each with its own reset-gate
+    filter. An item is {"configuration": dict or str, "vm_id": str, "name": str,
+    "allow_on_headers_stop_iteration": bool}; only "configuration" is required (the others default
+    as in `wasm_filter`). Listener i is named "edge-i" (see `Envoy.listener_ports()`); the reset
+    paths routed to the provider are those of the first configuration unless `reset_paths` is given.
+    """
+    if not filters:
+        raise ValueError("bootstrap_listeners needs at least one filter")
+    config = bootstrap(provider_address=provider_address, app_address=app_address,
+                       filter_config=filters[0]["configuration"], wasm_path=wasm_path, **bootstrap_args)
+    template = config["static_resources"]["listeners"][0]
+    listeners = []
+    for index, item in enumerate(filters):
+        listener = copy.deepcopy(template)
+        listener["name"] = f"edge-{index}"
+        listener["stat_prefix"] = f"edge-{index}"
+        connection_manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+        connection_manager["http_filters"] = [
+            wasm_filter(wasm_path, item["configuration"],
+                        item.get("allow_on_headers_stop_iteration", True),
+                        vm_id=item.get("vm_id", "reset-gate"), name=item.get("name", "reset-gate"))
+            if http_filter["name"] == "envoy.filters.http.wasm" else http_filter
+            for http_filter in connection_manager["http_filters"]
+        ]
+        listeners.append(listener)
+    config["static_resources"]["listeners"] = listeners
+    return config
 
 
 def write_bootstrap(path: str | Path, config: dict) -> Path:
@@ -384,6 +424,12 @@ class Envoy:
                 return True
         except (OSError, ValueError, KeyError, urllib.error.URLError):
             return False
+
+    def listener_ports(self) -> dict[str, int]:
+        """Listener name → the port it listens on (for bootstraps with several listeners)."""
+        listeners = json.loads(self.admin_get("/listeners?format=json"))
+        return {status["name"]: int(status["local_address"]["socket_address"]["port_value"])
+                for status in listeners.get("listener_statuses", [])}
 
     def admin_get(self, path: str) -> str:
         with urllib.request.urlopen(f"{self.admin_url}{path}", timeout=5) as response:
