@@ -17,6 +17,9 @@ pub const DEFAULT_TIMEOUT_MS: u32 = 5000;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8192;
 pub const DEFAULT_RATE_SLOTS: u32 = 8192;
 pub const DEFAULT_STAT_PREFIX: &str = "reset_gate";
+/// The largest `limits.max_body_bytes`: Envoy buffers the body before the filter reads it, and no
+/// reset request needs more than a few kilobytes.
+pub const MAX_BODY_LIMIT: u64 = 1024 * 1024;
 
 /// A configuration error: which key, and which rule it broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -331,16 +334,16 @@ fn paths(v: &Value) -> Result<Vec<String>, ConfigError> {
     Ok(list)
 }
 
-/// An HTTP header name as Envoy stores it: lower-case token characters.
+/// An HTTP header name, stored lower-case as Envoy stores header names.
 fn header_name(v: &Value, key: &str) -> Result<String, ConfigError> {
-    let s = name(v, key, 128)?;
+    let s = name(v, key, 128)?.to_ascii_lowercase();
     let ok = s
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.!#$%&'*+^`|~".contains(&b));
     if !ok || s.starts_with(':') {
         return Err(err(
             key,
-            "must be a lower-case HTTP header name (letters, digits, `-`)",
+            "must be an HTTP header name (letters, digits, `-`)",
         ));
     }
     if matches!(
@@ -463,15 +466,19 @@ fn connections(v: &Value) -> Result<ConnectionPolicy, ConfigError> {
         Some(v) => string_list(v, "connections.database", 128)?,
         None => vec![default.clone()],
     };
-    if !database
+    // The default takes the database list's spelling, as a requested connection would.
+    let default = match database
         .iter()
-        .any(|d| crate::case::eq_ignore_case(d, &default))
+        .find(|d| crate::case::eq_ignore_case(d, &default))
     {
-        return Err(err(
-            "connections.default",
-            format!("`{default}` must also be listed in `connections.database`"),
-        ));
-    }
+        Some(d) => d.clone(),
+        None => {
+            return Err(err(
+                "connections.default",
+                format!("`{default}` must also be listed in `connections.database`"),
+            ))
+        }
+    };
     let mut providers = Vec::new();
     if let Some(v) = m.get("identity_providers") {
         let idp = object(v, "connections.identity_providers")?;
@@ -502,11 +509,11 @@ fn window(v: &Value, key: &str) -> Result<Window, ConfigError> {
     let m = object(v, key)?;
     known_keys(m, key, &["requests", "window_seconds"])?;
     let requests = match m.get("requests") {
-        Some(v) => integer(v, &format!("{key}.requests"), 1, 1_000_000)? as u32,
+        Some(v) => integer(v, &format!("{key}.requests"), 1, 1_000_000_000)? as u32,
         None => return Err(err(&format!("{key}.requests"), "is required")),
     };
     let window_seconds = match m.get("window_seconds") {
-        Some(v) => integer(v, &format!("{key}.window_seconds"), 1, 86_400)? as u32,
+        Some(v) => integer(v, &format!("{key}.window_seconds"), 1, 31_536_000)? as u32,
         None => return Err(err(&format!("{key}.window_seconds"), "is required")),
     };
     Ok(Window {
@@ -529,7 +536,7 @@ fn limits(v: &Value) -> Result<Limits, ConfigError> {
         ],
     )?;
     let max_body_bytes = match m.get("max_body_bytes") {
-        Some(v) => integer(v, "limits.max_body_bytes", 256, 65_536)? as usize,
+        Some(v) => integer(v, "limits.max_body_bytes", 1, MAX_BODY_LIMIT)? as usize,
         None => DEFAULT_MAX_BODY_BYTES,
     };
     let per_email = match m.get("per_email") {
@@ -721,6 +728,11 @@ mod tests {
             "limits.max_body_bytes"
         );
         assert_eq!(
+            key_of(&format!(r#"{base}{{"max_body_bytes":1048577}}}}"#)),
+            "limits.max_body_bytes"
+        );
+        assert!(parse(&format!(r#"{base}{{"max_body_bytes":64}}}}"#)).is_ok());
+        assert_eq!(
             key_of(&format!(
                 r#"{base}{{"per_ip":{{"requests":0,"window_seconds":5}}}}}}"#
             )),
@@ -745,6 +757,11 @@ mod tests {
         assert_eq!(e.key, "connections.default");
         let s = parse(
             r#"{"provider":{"cluster":"c","authority":"a.com"},"connections":{"default":"Users"}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.connections.default(), "Users");
+        let s = parse(
+            r#"{"provider":{"cluster":"c","authority":"a.com"},"connections":{"default":"users","database":["Users"]}}"#,
         )
         .unwrap();
         assert_eq!(s.connections.default(), "Users");
@@ -797,6 +814,8 @@ mod tests {
             "provider.client_ip_header"
         );
         assert!(parse(&format!(r#"{base}"x-client-ip"}}}}"#)).is_ok());
+        let s = parse(&format!(r#"{base}"X-Client-IP"}}}}"#)).unwrap();
+        assert_eq!(s.provider.client_ip_header.as_deref(), Some("x-client-ip"));
     }
 
     #[test]
