@@ -198,10 +198,28 @@ fn describe(v: &Value) -> &'static str {
 }
 
 fn join(parent: &str, key: &str) -> String {
+    let key = segment(key);
     if parent.is_empty() {
-        key.to_string()
+        key
     } else {
         format!("{parent}.{key}")
+    }
+}
+
+/// A key as it appears in a key path: plain names as they are, anything else (empty, spaces,
+/// dots, control characters) as a JSON string, so that an error line names it unambiguously and
+/// an operator-supplied key can never break the log line.
+fn segment(key: &str) -> String {
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-'));
+    if plain {
+        key.to_string()
+    } else {
+        let mut out = Vec::new();
+        crate::reply::push_json_string(&mut out, key);
+        String::from_utf8_lossy(&out).into_owned()
     }
 }
 
@@ -483,7 +501,7 @@ fn connections(v: &Value) -> Result<ConnectionPolicy, ConfigError> {
     if let Some(v) = m.get("identity_providers") {
         let idp = object(v, "connections.identity_providers")?;
         for (conn, display) in idp {
-            let key = format!("connections.identity_providers.{conn}");
+            let key = join("connections.identity_providers", conn);
             if conn.trim().is_empty() || conn.len() > 128 || conn.chars().any(char::is_control) {
                 return Err(err(
                     &key,
@@ -688,6 +706,21 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.key, "limits.per_emial");
         assert!(e.rule.contains("`limits.per_email`"), "{e}");
+    }
+
+    #[test]
+    fn odd_unknown_keys_are_quoted() {
+        let e = parse(r#"{"":{}}"#).unwrap_err();
+        assert_eq!(e.key, "\"\"");
+        assert!(e.to_string().starts_with("configuration key `\"\"`"), "{e}");
+        let e = parse(r#"{"x\nERROR fake":1}"#).unwrap_err();
+        assert_eq!(e.key, "\"x\\nERROR fake\"");
+        assert!(!e.to_string().contains('\n'));
+        let e = parse(
+            r#"{"provider":{"cluster":"c","authority":"a.com"},"connections":{"identity_providers":{"a b":1}}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "connections.identity_providers.\"a b\"");
     }
 
     #[test]

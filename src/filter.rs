@@ -462,9 +462,12 @@ impl Stream {
     /// Counts the request against each configured limit; the first one exceeded refuses it.
     fn over_limit(&self, compiled: &Compiled, request: &ResetRequest) -> Option<Rejection> {
         let now = host::now_nanos().ok()? / 1_000_000_000;
+        // Mailboxes are matched without regard to case by the provider, so the per-email key is
+        // lower-cased whole: `Jane@` and `jane@` must not each get their own allowance.
+        let email_key = crate::case::lowercase(&request.email);
         let checks = [
             (&compiled.per_ip, self.meta.address.as_deref()),
-            (&compiled.per_email, Some(request.email.as_str())),
+            (&compiled.per_email, Some(email_key.as_str())),
         ];
         for (limiter, key) in checks {
             let (Some(limiter), Some(key)) = (limiter, key) else {
