@@ -313,7 +313,7 @@ class ChaosProvider:
                     name, sep, value = line.partition(":")
                     if sep:
                         headers[name.strip().lower()] = value.strip()
-                body = await _read_body(reader, headers)
+                body = await read_body(reader, headers)
                 if method == "GET" and target == "/__chaos":
                     await _respond(writer, 200, "application/json", json.dumps(self.counts).encode())
                     continue
@@ -339,7 +339,9 @@ class ChaosProvider:
             writer.close()
 
 
-async def _read_body(reader, headers: dict[str, str]) -> bytes:
+async def read_body(reader, headers: dict[str, str]) -> bytes:
+    """An HTTP/1.1 message body (chunked or by Content-Length) after its headers; shared with the
+    tests' load client."""
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = bytearray()
         while True:

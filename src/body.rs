@@ -171,7 +171,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn expect(&mut self, b: u8, what: &str) -> Result<(), Rejection> {
+    fn consume(&mut self, b: u8, what: &str) -> Result<(), Rejection> {
         self.skip_ws();
         if self.peek() == Some(b) {
             self.pos += 1;
@@ -384,7 +384,7 @@ impl<'a> Scanner<'a> {
             return Err(malformed_json("an object key must be a string"));
         }
         self.string(None)?;
-        self.expect(b':', "a key is not followed by `:`")
+        self.consume(b':', "a key is not followed by `:`")
     }
 }
 
@@ -416,7 +416,7 @@ fn parse_json(body: &[u8]) -> Result<Fields, Rejection> {
             }
             let mut key = String::new();
             s.string(Some(&mut key))?;
-            s.expect(b':', "a key is not followed by `:`")?;
+            s.consume(b':', "a key is not followed by `:`")?;
             s.skip_ws();
             if Fields::is_used(&key) {
                 if s.peek() != Some(b'"') {

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 import tools
-from provider import Provider
+from provider import Provider, read_body
 from support import RESET_PATH, RawResponse
 
 
@@ -84,18 +84,7 @@ def flood(target, bodies: list[dict], connections: int = 32, path: str = RESET_P
             key, _, value = line.decode("latin-1").partition(":")
             headers.append((key.strip().lower(), value.strip()))
         fields = dict(headers)
-        if fields.get("transfer-encoding", "").lower() == "chunked":
-            body = bytearray()
-            while True:
-                size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                body += await reader.readexactly(size)
-                await reader.readline()
-        else:
-            body = await reader.readexactly(int(fields.get("content-length", "0")))
+        body = await read_body(reader, fields)
         return RawResponse(status, headers, bytes(body)), fields.get("connection", "").lower() == "close"
 
     async def worker() -> None:
