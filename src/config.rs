@@ -217,10 +217,15 @@ fn segment(key: &str) -> String {
     if plain {
         key.to_string()
     } else {
-        let mut out = Vec::new();
-        crate::reply::push_json_string(&mut out, key);
-        String::from_utf8_lossy(&out).into_owned()
+        json_string(key)
     }
+}
+
+/// An operator-supplied string quoted and escaped for an error line.
+fn json_string(s: &str) -> String {
+    let mut out = Vec::new();
+    crate::reply::push_json_string(&mut out, s);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn object<'a>(v: &'a Value, key: &str) -> Result<&'a Map<String, Value>, ConfigError> {
@@ -573,7 +578,7 @@ fn limits(v: &Value) -> Result<Limits, ConfigError> {
             other => {
                 return Err(err(
                     "limits.on_exceed",
-                    format!("must be \"reject\" or \"silent\", got \"{other}\""),
+                    format!("must be \"reject\" or \"silent\", got {}", json_string(other)),
                 ))
             }
         },
@@ -721,6 +726,13 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.key, "connections.identity_providers.\"a b\"");
+        // Values echoed in a rule are escaped too (found by fuzzing).
+        let e = parse(
+            r#"{"provider":{"cluster":"c","authority":"a.com"},"limits":{"on_exceed":"\nlent"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.rule, r#"must be "reject" or "silent", got "\nlent""#);
+        assert!(!e.to_string().contains('\n'));
     }
 
     #[test]
