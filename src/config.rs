@@ -578,7 +578,10 @@ fn limits(v: &Value) -> Result<Limits, ConfigError> {
             other => {
                 return Err(err(
                     "limits.on_exceed",
-                    format!("must be \"reject\" or \"silent\", got {}", json_string(other)),
+                    format!(
+                        "must be \"reject\" or \"silent\", got {}",
+                        json_string(other)
+                    ),
                 ))
             }
         },
