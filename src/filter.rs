@@ -9,7 +9,7 @@ use std::time::Duration;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
-use crate::body::{self, BodyKind};
+use crate::body::{self, BodyKind, Fields};
 use crate::config::{OnExceed, Settings};
 use crate::email;
 use crate::host::{self, SharedData};
@@ -401,22 +401,15 @@ impl Stream {
             Ok(f) => f,
             Err(r) => return self.reject(compiled, r),
         };
-        // Logged even when a later rule refuses the request.
-        self.email = fields
-            .email
-            .as_deref()
-            .or(fields.username.as_deref())
-            .and_then(|e| email::normalise(e, "email").ok())
-            .map(|e| email::redact(&e));
-        let requested = fields.connection.as_deref().map(str::trim);
-        self.connection = Some(match settings.connections.resolve(requested) {
-            Ok(c) => c.to_string(),
-            Err(_) => loggable(requested.unwrap_or("-")),
-        });
-        let request = match ResetRequest::from_fields(fields, settings) {
+        let request = match ResetRequest::from_fields(&fields, settings) {
             Ok(r) => r,
-            Err(r) => return self.reject(compiled, r),
+            Err(r) => {
+                self.note_refused(&fields, settings);
+                return self.reject(compiled, r);
+            }
         };
+        self.email = Some(email::redact(&request.email));
+        self.connection = Some(request.connection.clone());
 
         if let Some(r) = self.over_limit(compiled, &request) {
             return match settings.limits.on_exceed {
@@ -457,6 +450,22 @@ impl Stream {
                 )
             }
         }
+    }
+
+    /// What the log line says of a request a field rule refused: the email and connection as far
+    /// as they are valid on their own. Only refusals pay for this second look.
+    fn note_refused(&mut self, fields: &Fields, settings: &Settings) {
+        self.email = fields
+            .email
+            .as_deref()
+            .or(fields.username.as_deref())
+            .and_then(|e| email::normalise(e, "email").ok())
+            .map(|e| email::redact(&e));
+        let requested = fields.connection.as_deref().map(str::trim);
+        self.connection = Some(match settings.connections.resolve(requested) {
+            Ok(c) => c.to_string(),
+            Err(_) => loggable(requested.unwrap_or("-")),
+        });
     }
 
     /// Counts the request against each configured limit; the first one exceeded refuses it.
@@ -509,7 +518,7 @@ impl Stream {
             body_size,
             timed_out: elapsed >= u64::from(compiled.settings.provider.timeout_ms) * 1_000_000,
         };
-        let (reply, outcome) = provider::map_answer(&answer);
+        let (reply, outcome) = provider::map_answer(answer);
         self.finish(compiled, reply, outcome);
     }
 }

@@ -90,7 +90,8 @@ const RELAYED: &[&str] = &[
 
 /// Maps the provider's answer to the client's reply (SPEC §6): 2xx and 4xx are relayed; 503 and
 /// 504 keep their status; no answer is 503 (504 past the timeout); anything else is 502.
-pub fn map_answer(answer: &ProviderAnswer) -> (Reply, Outcome) {
+/// The answer is taken by value so that a relayed body is moved, not copied.
+pub fn map_answer(answer: ProviderAnswer) -> (Reply, Outcome) {
     let unavailable = |status, outcome| {
         (
             Rejection::unavailable(status, outcome).into_reply(),
@@ -108,9 +109,9 @@ pub fn map_answer(answer: &ProviderAnswer) -> (Reply, Outcome) {
         200..=299 | 400..=499 if answer.body_size <= MAX_ANSWER_BYTES => {
             let mut headers: Vec<(String, String)> = answer
                 .headers
-                .iter()
+                .into_iter()
                 .filter(|(k, _)| RELAYED.iter().any(|r| k.eq_ignore_ascii_case(r)))
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
                 .collect();
             headers.push(("cache-control".into(), "no-store".into()));
             let outcome = if status < 300 {
@@ -121,7 +122,7 @@ pub fn map_answer(answer: &ProviderAnswer) -> (Reply, Outcome) {
             let reply = Reply {
                 status,
                 headers,
-                body: answer.body.clone(),
+                body: answer.body,
             };
             (reply, outcome)
         }
@@ -232,7 +233,7 @@ mod tests {
 
     #[test]
     fn success_is_relayed_with_its_type_and_rate_limit_headers() {
-        let (r, o) = map_answer(&answer(
+        let (r, o) = map_answer(answer(
             200,
             &[
                 ("content-type", "text/html; charset=utf-8"),
@@ -266,7 +267,7 @@ mod tests {
     #[test]
     fn client_errors_are_relayed() {
         let body = r#"{"error":"too_many_requests","error_description":"slow down"}"#;
-        let (r, o) = map_answer(&answer(
+        let (r, o) = map_answer(answer(
             429,
             &[("content-type", "application/json"), ("retry-after", "30")],
             body,
@@ -287,7 +288,7 @@ mod tests {
             (302, 502, Outcome::Provider5xx),
             (101, 502, Outcome::Provider5xx),
         ] {
-            let (r, o) = map_answer(&answer(status, &[], "stack trace at db01"));
+            let (r, o) = map_answer(answer(status, &[], "stack trace at db01"));
             assert_eq!((r.status, o), (want, outcome), "{status}");
             assert_eq!(error_code(&r), "temporarily_unavailable");
             assert!(!String::from_utf8_lossy(&r.body).contains("db01"));
@@ -296,7 +297,7 @@ mod tests {
 
     #[test]
     fn envoy_failures_are_classified() {
-        let (r, o) = map_answer(&answer(
+        let (r, o) = map_answer(answer(
             503,
             &[("content-type", "text/plain")],
             "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
@@ -304,17 +305,17 @@ mod tests {
         assert_eq!((r.status, o), (503, Outcome::ProviderUnreachable));
         let mut a = answer(504, &[], "upstream request timeout");
         a.timed_out = true;
-        let (r, o) = map_answer(&a);
+        let (r, o) = map_answer(a.clone());
         assert_eq!((r.status, o), (504, Outcome::ProviderTimeout));
     }
 
     #[test]
     fn no_answer_is_503_or_504_after_the_timeout() {
         let mut a = ProviderAnswer::default();
-        let (r, o) = map_answer(&a);
+        let (r, o) = map_answer(a.clone());
         assert_eq!((r.status, o), (503, Outcome::ProviderUnreachable));
         a.timed_out = true;
-        let (r, o) = map_answer(&a);
+        let (r, o) = map_answer(a.clone());
         assert_eq!((r.status, o), (504, Outcome::ProviderTimeout));
     }
 
@@ -322,7 +323,7 @@ mod tests {
     fn huge_answers_are_not_relayed() {
         let mut a = answer(200, &[("content-type", "text/plain")], "x");
         a.body_size = MAX_ANSWER_BYTES + 1;
-        let (r, o) = map_answer(&a);
+        let (r, o) = map_answer(a.clone());
         assert_eq!((r.status, o), (502, Outcome::Provider5xx));
     }
 }

@@ -19,7 +19,7 @@ pub struct ResetRequest {
 impl ResetRequest {
     /// Applies SPEC §4 and §5: defaults, trimming, the email rules, the connection and client
     /// policies. Everything the provider does not need is dropped here.
-    pub fn from_fields(fields: Fields, settings: &Settings) -> Result<ResetRequest, Rejection> {
+    pub fn from_fields(fields: &Fields, settings: &Settings) -> Result<ResetRequest, Rejection> {
         let email = match (&fields.email, &fields.username) {
             (Some(e), None) => email::normalise(e, "email")?,
             (None, Some(u)) => email::normalise(u, "username")?,
@@ -47,8 +47,8 @@ impl ResetRequest {
             .resolve(fields.connection.as_deref().map(str::trim))?
             .to_string();
 
-        let client_id = match fields.client_id.filter(|c| !c.is_empty()) {
-            Some(c) => c,
+        let client_id = match fields.client_id.as_deref().filter(|c| !c.is_empty()) {
+            Some(c) => c.to_string(),
             None => match &settings.clients.default {
                 Some(d) => d.clone(),
                 None => {
@@ -64,8 +64,8 @@ impl ResetRequest {
             }
         }
 
-        let organization = match fields.organization.filter(|o| !o.is_empty()) {
-            Some(o) if is_organization(&o) => Some(o),
+        let organization = match fields.organization.as_deref().filter(|o| !o.is_empty()) {
+            Some(o) if is_organization(o) => Some(o.to_string()),
             Some(_) => {
                 return Err(Rejection::invalid(
                     "The organization field must be an organization ID or name: letters, digits, `-` and `_`.",
@@ -79,8 +79,8 @@ impl ResetRequest {
             email,
             connection,
             organization,
-            captcha: fields.captcha,
-            state: fields.state,
+            captcha: fields.captcha.clone(),
+            state: fields.state.clone(),
         })
     }
 
@@ -140,7 +140,7 @@ mod tests {
     }
 
     fn normalise(body: &str, s: &Settings) -> Result<ResetRequest, Rejection> {
-        ResetRequest::from_fields(parse(BodyKind::Json, body.as_bytes())?, s)
+        ResetRequest::from_fields(&parse(BodyKind::Json, body.as_bytes())?, s)
     }
 
     fn forwarded(body: &str) -> String {
@@ -196,7 +196,7 @@ mod tests {
     fn legacy_password_and_extras_are_never_forwarded() {
         let s = with_default_client();
         let r = ResetRequest::from_fields(
-            parse(
+            &parse(
                 BodyKind::Form,
                 b"client_id=CID&connection=Username-Password-Authentication&email=a%40b.co&password=hunter2&tenant=t",
             )

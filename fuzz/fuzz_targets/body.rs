@@ -460,7 +460,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    match ResetRequest::from_fields(fields.clone(), settings()) {
+    match ResetRequest::from_fields(&fields, settings()) {
         Ok(req) => check_forwarded(&fields, &req),
         Err(r) => check_refusal(&r, "from_fields"),
     }
